@@ -1,0 +1,333 @@
+// Package tokenerrors is a Caddy HTTP handler that sits in front of an
+// OAuth 2.0 token endpoint and answers every error in one shape: an
+// RFC 9457 problem details object that also carries the RFC 6749
+// section 5.2 members, so that problem-aware clients and ordinary
+// OAuth libraries both read it. Success responses stream through
+// untouched.
+package tokenerrors
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler rewrites the error responses of the handlers it wraps,
+// usually `reverse_proxy` in front of a token endpoint, into RFC 9457
+// problem details with the RFC 6749 `error` and `error_description`
+// members. It acts on every response with a status from 400 to 599
+// (except 499, a client that went away) and on every error a handler
+// returns without writing a response, such as `reverse_proxy`'s 502,
+// 503 and 504 when the upstream is down. Other responses pass through
+// byte for byte, streamed.
+type Handler struct {
+	// The most bytes of an upstream error body to read, after
+	// decoding. A body past it is answered without `detail`, and a
+	// warning is logged. Default: 64KiB.
+	MaxBody int `json:"max_body,omitempty"`
+
+	// The base of the `type` URI: the error code is appended to it.
+	// Default: `https://github.com/airisk-gateway/tokenerrors/blob/main/ERRORS.md#`.
+	TypeBase string `json:"type_base,omitempty"`
+
+	// The realm of the `WWW-Authenticate: Basic` challenge sent with
+	// `invalid_client` to a client that authenticated with HTTP Basic.
+	// Default: `token`.
+	Realm string `json:"realm,omitempty"`
+
+	// How the answer's Content-Type is chosen: `negotiate` (by the
+	// request's Accept header: `application/json` when the client
+	// prefers it, `application/problem+json` otherwise), `problem`
+	// (always `application/problem+json`) or `json` (always
+	// `application/json`, for old clients that send no Accept but
+	// read only that type). Default: `negotiate`.
+	MediaType string `json:"media_type,omitempty"`
+
+	// Answer with the upstream's status as it was, instead of 400 or
+	// 401 for `invalid_client` as RFC 6749 section 5.2 asks.
+	// Default: false.
+	KeepStatus bool `json:"keep_status,omitempty"`
+
+	// Let the upstream's text of a 5xx error reach the client in
+	// `detail` and its other members. Off, a 5xx answer names only the
+	// error code, since such text is often a stack trace.
+	// Default: false.
+	ExposeServerErrors bool `json:"expose_server_errors,omitempty"`
+
+	// The operator's own mappings from upstream text to error code,
+	// tried in order before the built-in ones.
+	Mappings []MappingConfig `json:"mappings,omitempty"`
+
+	policy    Policy
+	mediaType string
+	logger    *zap.Logger
+}
+
+// MappingConfig maps an upstream's error text to an RFC 6749 error
+// code. The text is a plain-text body, or the `detail`,
+// `error_description`, `reason`, `message` or `title` member of a JSON
+// body, the first that is present, trimmed of white space.
+type MappingConfig struct {
+	// The text to match exactly. Set this or `regexp`.
+	Match string `json:"match,omitempty"`
+
+	// A regular expression (RE2 syntax) the text must match. Set this
+	// or `match`.
+	Regexp string `json:"regexp,omitempty"`
+
+	// The RFC 6749 error code to answer with, such as `invalid_grant`.
+	Error string `json:"error"`
+
+	// The `title` of the answer. Default: the title of the error code.
+	Title string `json:"title,omitempty"`
+
+	// The `type` URI of the answer. Default: `type_base` followed by
+	// the error code.
+	Type string `json:"type,omitempty"`
+
+	// The `detail` of the answer. Default: the upstream's text.
+	Detail string `json:"detail,omitempty"`
+}
+
+const (
+	defaultMaxBody  = 64 << 10
+	defaultTypeBase = "https://github.com/airisk-gateway/tokenerrors/blob/main/ERRORS.md#"
+	defaultRealm    = "token"
+)
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.token_errors",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults and compiles the mappings.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.MaxBody == 0 {
+		h.MaxBody = defaultMaxBody
+	}
+	if h.TypeBase == "" {
+		h.TypeBase = defaultTypeBase
+	}
+	if h.Realm == "" {
+		h.Realm = defaultRealm
+	}
+	if h.MediaType == "" {
+		h.MediaType = "negotiate"
+	}
+	h.policy = Policy{
+		TypeBase:           h.TypeBase,
+		KeepStatus:         h.KeepStatus,
+		ExposeServerErrors: h.ExposeServerErrors,
+	}
+	for i, mc := range h.Mappings {
+		m := Mapping{Match: mc.Match, Error: mc.Error, Title: mc.Title, Type: mc.Type, Detail: mc.Detail}
+		if mc.Regexp != "" {
+			re, err := regexp.Compile(mc.Regexp)
+			if err != nil {
+				return fmt.Errorf("mappings[%d]: regexp %q: %v", i, mc.Regexp, err)
+			}
+			m.Regexp = re
+		}
+		h.policy.Mappings = append(h.policy.Mappings, m)
+	}
+	return nil
+}
+
+// Validate rejects a configuration that could only give malformed
+// answers, naming the setting and the value.
+func (h *Handler) Validate() error {
+	if h.MaxBody < 0 {
+		return fmt.Errorf("max_body: must be positive, got %d", h.MaxBody)
+	}
+	if u, err := url.Parse(h.TypeBase); err != nil || !validURIReference(h.TypeBase) || u.Scheme == "" {
+		return fmt.Errorf("type_base: %q is not an absolute URI", h.TypeBase)
+	}
+	if strings.ContainsAny(h.Realm, "\"\\\r\n") {
+		return fmt.Errorf("realm: %q may not contain quotes, backslashes or line breaks", h.Realm)
+	}
+	switch h.MediaType {
+	case "negotiate", "problem", "json":
+	default:
+		return fmt.Errorf("media_type: %q is not one of negotiate, problem, json", h.MediaType)
+	}
+	for i, m := range h.Mappings {
+		if (m.Match == "") == (m.Regexp == "") {
+			return fmt.Errorf("mappings[%d]: exactly one of match and regexp must be set", i)
+		}
+		if !validCode(m.Error) {
+			return fmt.Errorf("mappings[%d]: error code %q is not within RFC 6749's characters", i, m.Error)
+		}
+		if m.Type != "" && !validURIReference(m.Type) {
+			return fmt.Errorf("mappings[%d]: type %q is not a URI reference", i, m.Type)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP passes the request on and rewrites an error response, or
+// an error returned without a response, into a problem.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+	cw := &captureWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, limit: h.MaxBody}
+	defer func() {
+		// reverse_proxy panics with http.ErrAbortHandler when the
+		// upstream fails mid-body. While capturing, nothing has reached
+		// the client yet, so it can still get a whole answer.
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler || !cw.capturing { //nolint:errorlint // compared as a panic value
+				panic(v)
+			}
+			h.logger.Error("upstream failed while sending an error body",
+				zap.Int("upstream_status", cw.status))
+			err = h.answer(w, r, Upstream{Status: http.StatusBadGateway, Gateway: true}, cw.status)
+		}
+	}()
+
+	err = next.ServeHTTP(cw, r)
+	switch {
+	case cw.capturing && err == nil:
+		return h.answer(w, r, h.captured(cw), cw.status)
+	case cw.capturing:
+		h.logger.Error("handler failed after starting an error response",
+			zap.Int("upstream_status", cw.status), zap.Error(err))
+		return h.answer(w, r, Upstream{Status: http.StatusBadGateway, Gateway: true}, cw.status)
+	case err != nil && !cw.wroteHeader:
+		status := http.StatusInternalServerError
+		if herr, ok := errors.AsType[caddyhttp.HandlerError](err); ok && herr.StatusCode != 0 {
+			status = herr.StatusCode
+		}
+		if status < 400 || status > 599 || status == 499 {
+			return err
+		}
+		// Caddy logs nothing of an error a handler answered for.
+		h.logger.Error("answering a handler error", zap.Int("status", status), zap.Error(err))
+		return h.answer(w, r, Upstream{Status: status, Gateway: true}, 0)
+	}
+	return err
+}
+
+// captured reads what cw holds of an upstream error response.
+func (h *Handler) captured(cw *captureWriter) Upstream {
+	hdr := cw.Header()
+	u := Upstream{Status: cw.status, ContentType: hdr.Get("Content-Type")}
+	if cw.over {
+		h.logger.Warn("upstream error body over max_body; answering without its text",
+			zap.Int("upstream_status", cw.status), zap.Int("max_body", h.MaxBody))
+		u.Unread = true
+		return u
+	}
+	body, err := decodeBody(cw.buf, strings.Join(hdr.Values("Content-Encoding"), ","), h.MaxBody)
+	if err != nil {
+		h.logger.Warn("upstream error body could not be decoded; answering without its text",
+			zap.Int("upstream_status", cw.status),
+			zap.Strings("content_encoding", hdr.Values("Content-Encoding")),
+			zap.Int("max_body", h.MaxBody), zap.Error(err))
+		u.Unread = true
+		return u
+	}
+	u.Body = body
+	return u
+}
+
+// Headers that describe the upstream's body, not ours.
+var bodyHeaders = []string{
+	"Content-Encoding", "Content-Length", "Content-Range", "Accept-Ranges",
+	"ETag", "Last-Modified", "Content-MD5", "Digest", "Content-Digest", "Repr-Digest",
+	"Trailer", "WWW-Authenticate",
+}
+
+// answer normalises u and writes the problem. upstreamStatus is the
+// status the upstream wrote, 0 if none, for the log.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, u Upstream, upstreamStatus int) error {
+	pr := h.policy.Normalize(u, Client{
+		BasicAuth:   hasBasicAuth(r),
+		TraceParent: r.Header.Get("Traceparent"),
+	})
+	body := pr.AppendJSON(make([]byte, 0, 512))
+
+	hdr := w.Header()
+	for _, k := range bodyHeaders {
+		hdr.Del(k)
+	}
+	hdr.Set("Content-Type", h.contentType(r))
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Pragma", "no-cache")
+	if h.MediaType == "negotiate" && !varies(hdr, "Accept") {
+		hdr.Add("Vary", "Accept")
+	}
+	if pr.Status == http.StatusUnauthorized {
+		// RFC 9110 section 11.6.1: a 401 carries a challenge; RFC 6749
+		// section 5.2 names the scheme the client used.
+		hdr.Set("WWW-Authenticate", `Basic realm="`+h.Realm+`"`)
+	}
+
+	if c := h.logger.Check(zapcore.DebugLevel, "rewrote token error"); c != nil {
+		c.Write(
+			zap.Int("upstream_status", upstreamStatus),
+			zap.String("upstream_content_type", u.ContentType),
+			zap.String("shape", pr.Shape.String()),
+			zap.String("error", pr.Error),
+			zap.Int("status", pr.Status),
+			zap.String("trace_id", pr.TraceID),
+			zap.Int("upstream_body_size", len(u.Body)),
+		)
+	}
+
+	w.WriteHeader(pr.Status)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+func (h *Handler) contentType(r *http.Request) string {
+	switch h.MediaType {
+	case "json":
+		return mediaJSON
+	case "problem":
+		return mediaProblem
+	}
+	return negotiate(strings.Join(r.Header.Values("Accept"), ","))
+}
+
+func hasBasicAuth(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Basic")
+}
+
+func varies(hdr http.Header, name string) bool {
+	for _, v := range hdr.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
