@@ -24,15 +24,15 @@ import (
 type Shape uint8
 
 const (
-	ShapeEmpty    Shape = iota // no body, or ASP.NET Core's "Status Code: 400; Bad Request"
-	ShapeText                  // plain text
-	ShapeHTML                  // an HTML page, from the upstream or a front end
-	ShapeProblem               // RFC 9457 problem details (ASP.NET Core's ProblemDetails)
-	ShapeReason                // the documented {"status_code": ..., "reason": ...}
-	ShapeOAuth                 // RFC 6749 section 5.2 JSON with an `error` member
-	ShapeJSON                  // any other JSON value
-	ShapeUnread                // over the size limit, or an encoding that could not be decoded
-	ShapeGateway               // no response at all: a handler returned an error
+	ShapeEmpty   Shape = iota // no body, or ASP.NET Core's "Status Code: 400; Bad Request"
+	ShapeText                 // plain text
+	ShapeHTML                 // an HTML page, from the upstream or a front end
+	ShapeProblem              // RFC 9457 problem details (ASP.NET Core's ProblemDetails)
+	ShapeReason               // the documented {"status_code": ..., "reason": ...}
+	ShapeOAuth                // RFC 6749 section 5.2 JSON with an `error` member
+	ShapeJSON                 // any other JSON value
+	ShapeUnread               // over the size limit, or an encoding that could not be decoded
+	ShapeGateway              // no response at all: a handler returned an error
 )
 
 var shapeNames = [...]string{"empty", "text", "html", "problem", "reason", "oauth", "json", "unread", "gateway"}
