@@ -31,6 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		media_type           negotiate|problem|json
 //		keep_status
 //		expose_server_errors
+//		complete_token_response
 //		map        <text>    <error> [<title> [<type> [<detail>]]]
 //		map_regexp <pattern> <error> [<title> [<type> [<detail>]]]
 //	}
@@ -75,6 +76,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.KeepStatus = true
+		case "complete_token_response":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.CompleteTokenResponse = true
 		case "expose_server_errors":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -67,6 +68,14 @@ type Handler struct {
 	// error code, since such text is often a stack trace.
 	// Default: false.
 	ExposeServerErrors bool `json:"expose_server_errors,omitempty"`
+
+	// Complete 2xx JSON token responses that lack `token_type` or
+	// `expires_in`: add `token_type` `Bearer`, and `expires_in` from
+	// AIRisk's absolute `expiration`, keep every member the upstream
+	// sent, and set `Cache-Control: no-store`. Only bodies up to
+	// `max_body` are read; larger or encoded ones stream untouched.
+	// Default: false.
+	CompleteTokenResponse bool `json:"complete_token_response,omitempty"`
 
 	// The operator's own mappings from upstream text to error code,
 	// tried in order before the built-in ones.
@@ -185,16 +194,20 @@ func (h *Handler) Validate() error {
 // ServeHTTP passes the request on and rewrites an error response, or
 // an error returned without a response, into a problem.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	cw := &captureWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, limit: h.MaxBody}
+	cw := &captureWriter{
+		ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
+		limit:                 h.MaxBody,
+		tokens:                h.CompleteTokenResponse,
+	}
 	defer func() {
 		// reverse_proxy panics with http.ErrAbortHandler when the
-		// upstream fails mid-body. While capturing, nothing has reached
-		// the client yet, so it can still get a whole answer.
+		// upstream fails mid-body. While a body is held, nothing has
+		// reached the client yet, so it can still get a whole answer.
 		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler || !cw.capturing { //nolint:errorlint // compared as a panic value
+			if v != http.ErrAbortHandler || cw.mode == streaming { //nolint:errorlint // compared as a panic value
 				panic(v)
 			}
-			h.logger.Error("upstream failed while sending an error body",
+			h.logger.Error("upstream failed while sending its body",
 				zap.Int("upstream_status", cw.status))
 			err = h.answer(w, r, Upstream{Status: http.StatusBadGateway, Gateway: true}, cw.status)
 		}
@@ -202,10 +215,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	err = next.ServeHTTP(cw, r)
 	switch {
-	case cw.capturing && err == nil:
+	case cw.mode == holdError && err == nil:
 		return h.answer(w, r, h.captured(cw), cw.status)
-	case cw.capturing:
-		h.logger.Error("handler failed after starting an error response",
+	case cw.mode == holdToken && err == nil:
+		return h.completeToken(w, cw)
+	case cw.mode != streaming:
+		h.logger.Error("handler failed after starting its response",
 			zap.Int("upstream_status", cw.status), zap.Error(err))
 		return h.answer(w, r, Upstream{Status: http.StatusBadGateway, Gateway: true}, cw.status)
 	case err != nil && !cw.wroteHeader:
@@ -244,6 +259,24 @@ func (h *Handler) captured(cw *captureWriter) Upstream {
 	}
 	u.Body = body
 	return u
+}
+
+// completeToken writes a held 2xx JSON response, completed if it is a
+// token response that lacks `token_type` or `expires_in`.
+func (h *Handler) completeToken(w http.ResponseWriter, cw *captureWriter) error {
+	body, changed := completeToken(cw.buf, time.Now())
+	if changed {
+		hdr := w.Header()
+		for _, k := range bodyHeaders {
+			hdr.Del(k)
+		}
+		hdr.Set("Content-Length", strconv.Itoa(len(body)))
+		// RFC 6749 section 5.1: token responses are not to be cached.
+		hdr.Set("Cache-Control", "no-store")
+		hdr.Set("Pragma", "no-cache")
+		cw.buf = body
+	}
+	return cw.release()
 }
 
 // Headers that describe the upstream's body, not ours.

@@ -2,33 +2,61 @@ package tokenerrors
 
 import (
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// captureWriter decides at WriteHeader whether a response is an error
-// to rewrite. An error's body is held, up to limit bytes, and never
-// reaches the client; anything else goes straight through.
+// captureWriter decides at WriteHeader whether a response is one to
+// rewrite. Such a response's body is held, up to limit bytes, and does
+// not reach the client until the handler has read it; anything else
+// goes straight through.
 //
 // It does the job of caddyhttp.ResponseRecorder, which cannot be used
-// here: the recorder buffers without limit, and an upstream error body
-// must cost at most limit bytes whatever its size.
+// here: the recorder buffers without limit, and an upstream body must
+// cost at most limit bytes whatever its size.
 type captureWriter struct {
 	caddyhttp.ResponseWriterWrapper
 
-	limit       int
+	limit int
+	// tokens is set when 2xx JSON bodies are held too, to complete
+	// token responses.
+	tokens bool
+
 	status      int
 	wroteHeader bool
-	capturing   bool
-	over        bool // more than limit bytes were written
+	mode        captureMode
+	over        bool // an error body had more than limit bytes
 	buf         []byte
 }
+
+type captureMode uint8
+
+const (
+	streaming captureMode = iota
+	holdError             // an error: held, up to limit, never sent as is
+	holdToken             // a 2xx JSON body: held while it fits, else streamed
+)
 
 // isError reports whether a response of this status is rewritten:
 // 400 to 599, except 499, Caddy's record of a client that went away.
 func isError(status int) bool {
 	return status >= 400 && status <= 599 && status != 499
+}
+
+// isTokenResponse reports whether a 2xx response may be a token
+// response to complete: plain JSON, not encoded.
+func isTokenResponse(status int, h http.Header) bool {
+	if status < 200 || status > 299 || status == http.StatusNoContent {
+		return false
+	}
+	if enc := h.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return mt == "application/json"
 }
 
 func (cw *captureWriter) WriteHeader(status int) {
@@ -43,40 +71,61 @@ func (cw *captureWriter) WriteHeader(status int) {
 	}
 	cw.wroteHeader = true
 	cw.status = status
-	if isError(status) {
-		cw.capturing = true
-		return
+	switch {
+	case isError(status):
+		cw.mode = holdError
+	case cw.tokens && isTokenResponse(status, cw.Header()):
+		cw.mode = holdToken
+	default:
+		cw.ResponseWriter.WriteHeader(status)
 	}
-	cw.ResponseWriter.WriteHeader(status)
 }
 
 func (cw *captureWriter) Write(p []byte) (int, error) {
 	if !cw.wroteHeader {
 		cw.WriteHeader(http.StatusOK)
 	}
-	if !cw.capturing {
+	if cw.mode == streaming {
 		return cw.ResponseWriter.Write(p)
 	}
-	if room := cw.limit - len(cw.buf); len(p) > room {
-		cw.over = true
-		if room > 0 {
-			cw.buf = append(cw.buf, p[:room]...)
-		}
-		// Report the bytes as written so the upstream is drained, not
-		// cut off with an error.
+	room := cw.limit - len(cw.buf)
+	if len(p) <= room {
+		cw.buf = append(cw.buf, p...)
 		return len(p), nil
 	}
-	cw.buf = append(cw.buf, p...)
+	if cw.mode == holdToken {
+		// Too large to be a token response: send what is held and
+		// stream the rest, untouched.
+		if err := cw.release(); err != nil {
+			return 0, err
+		}
+		return cw.ResponseWriter.Write(p)
+	}
+	cw.over = true
+	if room > 0 {
+		cw.buf = append(cw.buf, p[:room]...)
+	}
+	// Report the bytes as written, so the upstream is drained rather
+	// than cut off with an error.
 	return len(p), nil
 }
 
+// release sends a held response as it came and streams from then on.
+func (cw *captureWriter) release() error {
+	cw.mode = streaming
+	cw.ResponseWriter.WriteHeader(cw.status)
+	_, err := cw.ResponseWriter.Write(cw.buf)
+	cw.buf = nil
+	return err
+}
+
 // ReadFrom keeps the fast path of the underlying writer for streamed
-// responses; a captured body goes through Write and its limit.
+// responses; a held body goes through Write and its limit.
 func (cw *captureWriter) ReadFrom(r io.Reader) (int64, error) {
 	if !cw.wroteHeader {
 		cw.WriteHeader(http.StatusOK)
 	}
-	if !cw.capturing {
+	if cw.mode == streaming {
 		return cw.ResponseWriterWrapper.ReadFrom(r)
 	}
 	return io.Copy(writerOnly{cw}, r)
@@ -86,10 +135,10 @@ func (cw *captureWriter) ReadFrom(r io.Reader) (int64, error) {
 type writerOnly struct{ io.Writer }
 
 // FlushError flushes a streamed response. It holds back flushes of a
-// captured response and of one whose status is not known yet, since
+// held response and of one whose status is not known yet, since
 // flushing would send headers that are not final.
 func (cw *captureWriter) FlushError() error {
-	if cw.capturing || !cw.wroteHeader {
+	if cw.mode != streaming || !cw.wroteHeader {
 		return nil
 	}
 	//nolint:bodyclose
