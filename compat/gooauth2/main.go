@@ -80,9 +80,9 @@ func exchange(conf *oauth2.Config, code string, reuse bool) (outcome, detail str
 		}
 	}
 	if reuse {
-		if _, err := conf.Exchange(ctx, code); err != nil {
-			return "setup failed", err.Error()
-		}
+		// The first redemption spends the code, whatever the library
+		// makes of the answer.
+		_, _ = conf.Exchange(ctx, code)
 	}
 	tok, err := conf.Exchange(ctx, code)
 	var re *oauth2.RetrieveError
