@@ -55,10 +55,10 @@ def table(results_path, expected_path, readme_path, table_path):
         if row not in rows:
             rows.append(row)
     out = ["Each cell: what the application sees talking to AIRisk directly"
-           " → through the gateway.", "",
-           "| library | version | credentials | " + " | ".join(CASES)
-           + " | limits |",
-           "| --- " * (len(CASES) + 4) + "|"]
+           " → through the gateway. A code is an RFC 6749 `error` the"
+           " application can read; a class name is an error without one.", "",
+           "| library | version | credentials | " + " | ".join(CASES) + " |",
+           "| --- " * (len(CASES) + 3) + "|"]
     for lib, version, auth in rows:
         cells = []
         for c in CASES:
@@ -66,9 +66,12 @@ def table(results_path, expected_path, readme_path, table_path):
             before = by_key.get(key(base, "direct"), "-")
             after = by_key.get(key(base, "gateway"), "-")
             cells.append(f"{before} → {after}")
-        note = limits.get(f"{lib} {version}", limits.get(lib, ""))
-        out.append(f"| {lib} | {version} | {auth} | " + " | ".join(cells)
-                   + f" | {note} |")
+        out.append(f"| {lib} | {version} | {auth} | " + " | ".join(cells) + " |")
+    out += ["", "Known limits of the libraries, and the setting that helps:", ""]
+    for lib, version in dict.fromkeys((lib, version) for lib, version, _ in rows):
+        note = limits.get(f"{lib} {version}", limits.get(lib))
+        if note:
+            out.append(f"- {lib} {version}: {note}")
     text = "\n".join(out) + "\n"
 
     try:
