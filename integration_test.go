@@ -82,6 +82,13 @@ const (
 
 func startGateway(t *testing.T) *caddytest.Tester {
 	t.Helper()
+	// caddytest skips, rather than fails, when Caddy does not start;
+	// a skipped integration test must not pass for a green run.
+	t.Cleanup(func() {
+		if t.Skipped() && !testing.Short() {
+			t.Error("the gateway did not start")
+		}
+	})
 	tester := caddytest.NewTester(t)
 	tester.InitServer(gatewayConfig, "caddyfile")
 	return tester
@@ -124,9 +131,9 @@ type documentedCase struct {
 var documentedCases = []documentedCase{
 	{"1-missing-client-id.http", url.Values{"client_secret": {"demo-secret"}, "code": {"x"}}, "invalid_client", "Invalid client_id"},
 	{"2-invalid-code.http", url.Values{"client_id": {"demo-client"}, "client_secret": {"demo-secret"}, "code": {"nope"}, "redirect_uri": {"https://localhost/callback"}}, "invalid_grant", "Invalid Code"},
-	{"3-unknown-client-id.http", url.Values{"client_id": {"someone"}, "client_secret": {"x"}, "code": {"x"}}, "invalid_client", "Unauthorized"},
+	{"3-unknown-client-id.http", url.Values{"client_id": {"someone"}, "client_secret": {"x"}, "code": {"x"}}, "invalid_client", ""},
 	{"4-missing-client-secret.http", url.Values{"client_id": {"demo-client"}, "code": {"x"}}, "invalid_client", "Invalid client_secret"},
-	{"5-invalid-client-secret.http", url.Values{"client_id": {"demo-client"}, "client_secret": {"wrong"}, "code": {"x"}}, "invalid_client", "Unauthorized"},
+	{"5-invalid-client-secret.http", url.Values{"client_id": {"demo-client"}, "client_secret": {"wrong"}, "code": {"x"}}, "invalid_client", ""},
 }
 
 func readCapture(t *testing.T, name string) (*http.Response, []byte) {
@@ -197,7 +204,7 @@ func TestGatewayDocumentedErrors(t *testing.T) {
 			if m["error"] != tc.code {
 				t.Errorf("%s basic=%v: error %v, want %s", tc.file, basic, m["error"], tc.code)
 			}
-			if !basic && m["detail"] != tc.detail {
+			if d, _ := m["detail"].(string); !basic && d != tc.detail {
 				t.Errorf("%s: detail %v, want %s", tc.file, m["detail"], tc.detail)
 			}
 

@@ -203,7 +203,7 @@ func (p *Policy) Normalize(u Upstream, c Client) Problem {
 
 	desc := pr.Detail
 	if desc == "" {
-		desc = pr.Title
+		desc = descriptionFor(code)
 	}
 	pr.ErrorDescription = oauthText(desc, maxDescription)
 	return pr
@@ -245,6 +245,26 @@ var titles = map[string]string{
 	"invalid_scope":           "Invalid scope",
 	"server_error":            "Server error",
 	"temporarily_unavailable": "Temporarily unavailable",
+}
+
+// descriptions say what each code of RFC 6749 section 5.2 means, for
+// error_description when the upstream gave no text of its own.
+var descriptions = map[string]string{
+	"invalid_request":         "The token request is missing a parameter or is malformed",
+	"invalid_client":          "Client authentication failed",
+	"invalid_grant":           "The authorization grant is invalid, expired, revoked or was issued to another client",
+	"unauthorized_client":     "The client may not use this grant type",
+	"unsupported_grant_type":  "The grant type is not supported",
+	"invalid_scope":           "The requested scope is invalid",
+	"server_error":            "The token endpoint failed to answer the request",
+	"temporarily_unavailable": "The token endpoint is temporarily unavailable",
+}
+
+func descriptionFor(code string) string {
+	if d, ok := descriptions[code]; ok {
+		return d
+	}
+	return titleFor(code)
 }
 
 // titleFor gives the title of code; a code of the operator's or the
@@ -301,7 +321,7 @@ func classify(u Upstream) reading {
 	case '{':
 		var obj map[string]json.RawMessage
 		if json.Unmarshal(body, &obj) == nil {
-			return readObject(obj, mediaType)
+			return readObject(obj, mediaType, u.Status)
 		}
 	case '[', '"':
 		var v any
@@ -316,7 +336,7 @@ func classify(u Upstream) reading {
 	return reading{shape: ShapeText, text: cleanText(string(body))}
 }
 
-func readObject(obj map[string]json.RawMessage, mediaType string) reading {
+func readObject(obj map[string]json.RawMessage, mediaType string, status int) reading {
 	in := reading{shape: ShapeJSON}
 	str := func(name string) string {
 		var s string
@@ -342,9 +362,14 @@ func readObject(obj map[string]json.RawMessage, mediaType string) reading {
 			break
 		}
 	}
-	// A description that only repeats the title is this module's own
-	// filler (see Normalize), not text of the upstream's.
-	if str("detail") == "" && in.text == cleanText(str("title")) && str("error_description") == in.text {
+	// ASP.NET Core's bare problems carry only the reason phrase, which
+	// the status already says.
+	if in.text == http.StatusText(status) {
+		in.text = ""
+	}
+	// Without `detail`, a description that is only the code's own
+	// (see Normalize) says nothing of the upstream's.
+	if str("detail") == "" && in.text == descriptionFor(str("error")) && str("error_description") == in.text {
 		in.text = ""
 	}
 	if e := str("error"); validCode(e) {
