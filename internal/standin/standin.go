@@ -150,10 +150,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	f := readFields(r)
 	// Not documented: credentials in an Authorization: Basic header
-	// are taken when the body has none, as most OAuth servers do, so
-	// that clients that authenticate that way can be tested too.
-	if id, secret, ok := r.BasicAuth(); ok && f.ClientID == "" {
-		f.ClientID, f.ClientSecret = id, secret
+	// are taken when the body has no secret, as most OAuth servers do,
+	// so that clients that authenticate that way can be tested too.
+	// RFC 6749 section 2.3.1 form-encodes both parts.
+	if id, secret, ok := r.BasicAuth(); ok && f.ClientSecret == "" {
+		f.ClientID, f.ClientSecret = formDecode(id), formDecode(secret)
 	}
 	switch {
 	case f.ClientID == "":
@@ -232,4 +233,13 @@ func readFields(r *http.Request) fields {
 	f.Code = r.PostForm.Get("code")
 	f.UserID = r.PostForm.Get("userid")
 	return f
+}
+
+// formDecode undoes application/x-www-form-urlencoded encoding; a
+// malformed value is taken as it is.
+func formDecode(s string) string {
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
+	}
+	return s
 }
