@@ -40,12 +40,20 @@ var cases = []struct {
 
 func main() {
 	bases := map[string][2]string{
-		"direct":  {os.Getenv("COMPAT_DIRECT"), os.Getenv("COMPAT_DEAD")},
-		"gateway": {os.Getenv("COMPAT_GATEWAY"), os.Getenv("COMPAT_DEAD_GATEWAY")},
+		"direct":                    {os.Getenv("COMPAT_DIRECT"), os.Getenv("COMPAT_DEAD")},
+		"gateway":                   {os.Getenv("COMPAT_GATEWAY"), os.Getenv("COMPAT_DEAD_GATEWAY")},
+		"gateway (media_type json)": {os.Getenv("COMPAT_JSON_GATEWAY"), os.Getenv("COMPAT_JSON_DEAD_GATEWAY")},
+	}
+	targets := []string{"direct", "gateway", "gateway (media_type json)"}
+	for _, t := range targets {
+		if bases[t][0] == "" || bases[t][1] == "" {
+			fmt.Fprintln(os.Stderr, "set the COMPAT_ variables of every target, or use compat/run")
+			os.Exit(2)
+		}
 	}
 	styles := map[string]oauth2.AuthStyle{"basic": oauth2.AuthStyleInHeader, "body": oauth2.AuthStyleInParams}
 	out := json.NewEncoder(os.Stdout)
-	for _, target := range []string{"direct", "gateway"} {
+	for _, target := range targets {
 		for _, auth := range []string{"basic", "body"} {
 			for _, c := range cases {
 				base := bases[target][0]

@@ -24,12 +24,15 @@ CASES = [
 
 BASES = {
   'direct' => [ENV.fetch('COMPAT_DIRECT'), ENV.fetch('COMPAT_DEAD')],
-  'gateway' => [ENV.fetch('COMPAT_GATEWAY'), ENV.fetch('COMPAT_DEAD_GATEWAY')]
+  'gateway' => [ENV.fetch('COMPAT_GATEWAY'), ENV.fetch('COMPAT_DEAD_GATEWAY')],
+  'gateway (media_type json)' => [ENV.fetch('COMPAT_JSON_GATEWAY'), ENV.fetch('COMPAT_JSON_DEAD_GATEWAY')]
 }.freeze
 
+# The token URL is absolute: a path would be resolved against the
+# site's root, dropping any path the base has.
 def exchange(c, code, base, auth)
   client = OAuth2::Client.new(c[:id], c[:secret],
-                              site: base, token_url: '/api/oauth2/Token',
+                              site: base, token_url: "#{base}/api/oauth2/Token",
                               auth_scheme: auth == 'basic' ? :basic_auth : :request_body)
   client.auth_code.get_token(code, redirect_uri: REDIRECT_URI)
 end
