@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -61,6 +62,8 @@ func decodeOne(body []byte, coding string, limit int) ([]byte, error) {
 		} else {
 			r = zr
 		}
+	case "br":
+		r = brotli.NewReader(bytes.NewReader(body))
 	case "zstd":
 		zr, err := zstd.NewReader(bytes.NewReader(body),
 			zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),

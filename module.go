@@ -129,6 +129,10 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets defaults and compiles the mappings.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	return h.provision()
+}
+
+func (h *Handler) provision() error {
 	if h.MaxBody == 0 {
 		h.MaxBody = defaultMaxBody
 	}

@@ -88,8 +88,13 @@ func (cw *captureWriter) Write(p []byte) (int, error) {
 	if cw.mode == streaming {
 		return cw.ResponseWriter.Write(p)
 	}
-	room := cw.limit - len(cw.buf)
-	if len(p) <= room {
+	if cw.over {
+		return len(p), nil
+	}
+	if len(p) <= cw.limit-len(cw.buf) {
+		if cw.buf == nil {
+			cw.buf = make([]byte, 0, min(cw.limit, max(len(p), 512)))
+		}
 		cw.buf = append(cw.buf, p...)
 		return len(p), nil
 	}
@@ -101,12 +106,11 @@ func (cw *captureWriter) Write(p []byte) (int, error) {
 		}
 		return cw.ResponseWriter.Write(p)
 	}
+	// Past the limit the body is answered without its text, so what
+	// is held can go at once; the rest is drained, not cut off with an
+	// error, so the upstream connection stays usable.
 	cw.over = true
-	if room > 0 {
-		cw.buf = append(cw.buf, p[:room]...)
-	}
-	// Report the bytes as written, so the upstream is drained rather
-	// than cut off with an error.
+	cw.buf = nil
 	return len(p), nil
 }
 
