@@ -42,12 +42,12 @@ type Handler struct {
 	MaxBody int `json:"max_body,omitempty"`
 
 	// The base of the `type` URI: the error code is appended to it.
-	// Default: `https://github.com/airisk-gateway/tokenerrors/blob/main/ERRORS.md#`.
+	// Placeholders are expanded per request. Default: `https://github.com/airisk-gateway/tokenerrors/blob/main/ERRORS.md#`.
 	TypeBase string `json:"type_base,omitempty"`
 
 	// The realm of the `WWW-Authenticate: Basic` challenge sent with
 	// `invalid_client` to a client that authenticated with HTTP Basic.
-	// Default: `token`.
+	// Placeholders are expanded per request. Default: `token`.
 	Realm string `json:"realm,omitempty"`
 
 	// How the answer's Content-Type is chosen: `negotiate` (by the
@@ -81,9 +81,9 @@ type Handler struct {
 	// tried in order before the built-in ones.
 	Mappings []MappingConfig `json:"mappings,omitempty"`
 
-	policy    Policy
-	mediaType string
-	logger    *zap.Logger
+	policy     Policy
+	codeLabels map[string]struct{}
+	logger     *zap.Logger
 }
 
 // MappingConfig maps an upstream's error text to an RFC 6749 error
@@ -101,14 +101,17 @@ type MappingConfig struct {
 	// The RFC 6749 error code to answer with, such as `invalid_grant`.
 	Error string `json:"error"`
 
-	// The `title` of the answer. Default: the title of the error code.
+	// The `title` of the answer; placeholders are expanded per request.
+	// Default: the title of the error code.
 	Title string `json:"title,omitempty"`
 
-	// The `type` URI of the answer. Default: `type_base` followed by
+	// The `type` URI of the answer; placeholders are expanded per
+	// request. Default: `type_base` followed by
 	// the error code.
 	Type string `json:"type,omitempty"`
 
-	// The `detail` of the answer. Default: the upstream's text.
+	// The `detail` of the answer; placeholders are expanded per
+	// request. Default: the upstream's text.
 	Detail string `json:"detail,omitempty"`
 }
 
@@ -129,6 +132,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision sets defaults and compiles the mappings.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %v", err)
+	}
 	return h.provision()
 }
 
@@ -161,6 +167,13 @@ func (h *Handler) provision() error {
 		}
 		h.policy.Mappings = append(h.policy.Mappings, m)
 	}
+	h.codeLabels = make(map[string]struct{})
+	for _, code := range standardCodes {
+		h.codeLabels[code] = struct{}{}
+	}
+	for _, m := range h.Mappings {
+		h.codeLabels[m.Error] = struct{}{}
+	}
 	return nil
 }
 
@@ -173,7 +186,7 @@ func (h *Handler) Validate() error {
 	if u, err := url.Parse(h.TypeBase); err != nil || !validURIReference(h.TypeBase) || u.Scheme == "" {
 		return fmt.Errorf("type_base: %q is not an absolute URI", h.TypeBase)
 	}
-	if strings.ContainsAny(h.Realm, "\"\\\r\n") {
+	if quotable(h.Realm) != h.Realm {
 		return fmt.Errorf("realm: %q may not contain quotes, backslashes or line breaks", h.Realm)
 	}
 	switch h.MediaType {
@@ -247,6 +260,7 @@ func (h *Handler) captured(cw *captureWriter) Upstream {
 	hdr := cw.Header()
 	u := Upstream{Status: cw.status, ContentType: hdr.Get("Content-Type")}
 	if cw.over {
+		unreadTotal.WithLabelValues("over_limit").Inc()
 		h.logger.Warn("upstream error body over max_body; answering without its text",
 			zap.Int("upstream_status", cw.status), zap.Int("max_body", h.MaxBody))
 		u.Unread = true
@@ -254,6 +268,7 @@ func (h *Handler) captured(cw *captureWriter) Upstream {
 	}
 	body, err := decodeBody(cw.buf, strings.Join(hdr.Values("Content-Encoding"), ","), h.MaxBody)
 	if err != nil {
+		unreadTotal.WithLabelValues("undecodable").Inc()
 		h.logger.Warn("upstream error body could not be decoded; answering without its text",
 			zap.Int("upstream_status", cw.status),
 			zap.Strings("content_encoding", hdr.Values("Content-Encoding")),
@@ -293,11 +308,20 @@ var bodyHeaders = []string{
 // answer normalises u and writes the problem. upstreamStatus is the
 // status the upstream wrote, 0 if none, for the log.
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, u Upstream, upstreamStatus int) error {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	expand := func(s string) string {
+		if repl == nil || !strings.Contains(s, "{") {
+			return s
+		}
+		return repl.ReplaceKnown(s, "")
+	}
 	pr := h.policy.Normalize(u, Client{
 		BasicAuth:   hasBasicAuth(r),
 		TraceParent: r.Header.Get("Traceparent"),
+		Expand:      expand,
 	})
 	body := pr.AppendJSON(make([]byte, 0, 512))
+	rewrittenTotal.WithLabelValues(statusLabels[pr.Status], h.codeLabel(pr.Error), pr.Shape.String()).Inc()
 
 	hdr := w.Header()
 	for _, k := range bodyHeaders {
@@ -313,7 +337,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, u Upstream, ups
 	if pr.Status == http.StatusUnauthorized {
 		// RFC 9110 section 11.6.1: a 401 carries a challenge; RFC 6749
 		// section 5.2 names the scheme the client used.
-		hdr.Set("WWW-Authenticate", `Basic realm="`+h.Realm+`"`)
+		hdr.Set("WWW-Authenticate", `Basic realm="`+quotable(expand(h.Realm))+`"`)
 	}
 
 	if c := h.logger.Check(zapcore.DebugLevel, "rewrote token error"); c != nil {
@@ -334,6 +358,17 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, u Upstream, ups
 	}
 	_, err := w.Write(body)
 	return err
+}
+
+// quotable makes s fit a quoted-string: no quotes, backslashes or
+// control characters, which could end the string or the header.
+func quotable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func (h *Handler) contentType(r *http.Request) string {

@@ -62,6 +62,17 @@ type Client struct {
 	BasicAuth bool
 	// TraceParent is the request's W3C traceparent header, if any.
 	TraceParent string
+	// Expand, if set, expands the placeholders of the operator's
+	// strings (type base, mapped title, type and detail) for this
+	// request.
+	Expand func(string) string
+}
+
+func (c Client) expand(s string) string {
+	if c.Expand == nil || s == "" {
+		return s
+	}
+	return c.Expand(s)
 }
 
 // Mapping turns an upstream text into an error code of the operator's
@@ -187,18 +198,22 @@ func (p *Policy) Normalize(u Upstream, c Client) Problem {
 	if keepUpstream && validURIReference(in.typ) && in.title != "" {
 		pr.Type, pr.Title = in.typ, in.title
 	} else {
-		pr.Type, pr.Title = p.TypeBase+code, titleFor(code)
+		pr.Type, pr.Title = c.expand(p.TypeBase)+code, titleFor(code)
 	}
 	if m != nil {
-		if m.Title != "" {
-			pr.Title = m.Title
+		if t := c.expand(m.Title); t != "" {
+			pr.Title = t
 		}
-		if m.Type != "" {
-			pr.Type = m.Type
+		if t := c.expand(m.Type); t != "" {
+			pr.Type = t
 		}
-		if m.Detail != "" {
-			pr.Detail = m.Detail
+		if d := c.expand(m.Detail); d != "" {
+			pr.Detail = d
 		}
+	}
+	if !validURIReference(pr.Type) {
+		// A placeholder expanded into something that is no URI.
+		pr.Type = "about:blank"
 	}
 
 	desc := pr.Detail
