@@ -41,16 +41,21 @@ var (
 
 // run is one wrk run against one gateway.
 type run struct {
+	round                 string
 	rps, p50, p99, cpu    float64
 	requests, non2xx, bad int64
 }
 
-// cell is the medians of one gateway under one mix.
+// cell is the medians of one gateway under one mix. vsA is the
+// median, over the rounds, of its requests/s divided by A's in the
+// same round: runs next to each other share the machine's state, so
+// the paired ratio is steadier than a ratio of medians.
 type cell struct {
-	rps, p50, p99, cpu float64
-	runs               int
-	non2xx, bad        int64
-	requests           int64
+	rps, p50, p99, cpu  float64
+	vsA, vsAMin, vsAMax float64
+	runs                int
+	non2xx, bad         int64
+	requests            int64
 }
 
 func main() {
@@ -110,7 +115,7 @@ func readRuns(path string) (map[string]map[string][]run, error) {
 		if len(fs) != 10 {
 			return nil, fmt.Errorf("%s:%d: want 10 fields, got %d", path, line, len(fs))
 		}
-		var r run
+		r := run{round: fs[0]}
 		var errs [7]error
 		r.rps, errs[0] = strconv.ParseFloat(fs[3], 64)
 		r.p50, errs[1] = strconv.ParseFloat(fs[4], 64)
@@ -191,6 +196,18 @@ func summarise(runs map[string]map[string][]run) map[string]map[string]cell {
 			c.p50 = pick(func(r run) float64 { return r.p50 })
 			c.p99 = pick(func(r run) float64 { return r.p99 })
 			c.cpu = pick(func(r run) float64 { return r.cpu })
+			var ratios []float64
+			for _, r := range rs {
+				for _, a := range byConfig["A"] {
+					if a.round == r.round && a.rps > 0 {
+						ratios = append(ratios, r.rps/a.rps)
+					}
+				}
+			}
+			c.vsA = median(ratios)
+			if len(ratios) > 0 {
+				c.vsAMin, c.vsAMax = slices.Min(ratios), slices.Max(ratios)
+			}
 			for _, r := range rs {
 				c.requests += r.requests
 				c.non2xx += r.non2xx
@@ -230,7 +247,7 @@ func markdown(cells map[string]map[string]cell, memory map[string][]memRun, mach
 
 	p("## Machine\n\n")
 	p("| | |\n| --- | --- |\n")
-	for _, k := range []string{"nproc", "cpu", "kernel", "go", "caddy", "nginx", "wrk", "pinning"} {
+	for _, k := range []string{"nproc", "cpu", "kernel", "go", "caddy", "nginx", "wrk", "pinning", "loadavg_start", "loadavg_end"} {
 		p("| %s | %s |\n", k, strings.ReplaceAll(machine[k], "|", "\\|"))
 	}
 	p("\n")
@@ -246,23 +263,23 @@ func markdown(cells map[string]map[string]cell, memory map[string][]memRun, mach
 		"script, which sends every Nth request to `/err` by a counter (N=0: all success, N=1: all errors, "+
 		"N=10: exactly 10%% errors), so the generator does the same work for every gateway. "+
 		"Each run lasts %s. Runs alternate A B C D, mix by mix, for %s rounds, so drift on the machine "+
-		"falls on all four alike; the tables give the median of the rounds. `cpu/req` is the gateway's own "+
+		"falls on all four alike; the tables give the median of the rounds, and `vs A` the median of "+
+		"each round's ratio to A's run of the same round and mix. `cpu/req` is the gateway's own "+
 		"CPU time (user + system, from /proc) divided by the requests it answered.\n\n",
 		machine["connections"], machine["duration"], machine["rounds"])
 
 	p("## Throughput and latency\n\n")
 	for _, m := range mixes {
 		p("### %s\n\n", m.name)
-		p("| gateway | requests/s | vs A | p50 | p99 | cpu/req | non-2xx | socket errors |\n")
-		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-		base := cells[m.id]["A"].rps
+		p("| gateway | requests/s | vs A | vs A, lowest–highest round | p50 | p99 | cpu/req | non-2xx | socket errors |\n")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, c := range configs {
 			x, ok := cells[m.id][c.id]
 			if !ok {
 				continue
 			}
-			p("| %s %s | %.0f | %.3f | %s | %s | %.1f µs | %.1f%% | %d |\n", c.id, c.name, x.rps,
-				ratio(x.rps, base), micros(x.p50), micros(x.p99), x.cpu,
+			p("| %s %s | %.0f | %.3f | %.2f–%.2f | %s | %s | %.1f µs | %.1f%% | %d |\n", c.id, c.name, x.rps,
+				x.vsA, x.vsAMin, x.vsAMax, micros(x.p50), micros(x.p99), x.cpu,
 				100*ratio(float64(x.non2xx), float64(x.requests)), x.bad)
 		}
 		p("\n")
@@ -275,15 +292,20 @@ func markdown(cells map[string]map[string]cell, memory map[string][]memRun, mach
 		p("| %s | "+format+" | %s |\n", name, got, yesNo(ok))
 	}
 	s, e := cells["success"], cells["errors"]
-	r := ratio(s["B"].rps, s["A"].rps)
+	r := s["B"].vsA
 	target("B/A >= 0.98, all success", r, "%.3f", r >= 0.98)
-	r = ratio(e["B"].rps, e["A"].rps)
+	r = e["B"].vsA
 	target("B/A >= 0.95, all errors", r, "%.3f", r >= 0.95)
-	r = ratio(e["B"].rps, e["C"].rps)
+	r = ratio(e["B"].vsA, e["C"].vsA)
 	target("B ahead of C, all errors (B/C)", r, "%.3f", r > 1)
-	r = ratio(e["B"].rps, e["D"].rps)
+	r = ratio(e["B"].vsA, e["D"].vsA)
 	target("B ahead of D, all errors (B/D)", r, "%.3f", r > 1)
 	p("\n")
+	p("The ratios are medians of same-round ratios to A (B/C and B/D divide those medians). "+
+		"The machine's load average was %s when the run started and %s when it ended (other work "+
+		"shares this machine and is not pinned); when it is well above the 2 cores, the rounds "+
+		"disagree by more than the differences measured here, and `cpu/req` is the steadier figure.\n\n",
+		machine["loadavg_start"], machine["loadavg_end"])
 
 	p("## Memory\n\n")
 	low, _ := strconv.ParseFloat(machine["mem_low"], 64)
@@ -389,7 +411,7 @@ func chart(cells map[string]map[string]cell) []byte {
 		}
 	}
 	panel(left, "median requests/s (label: ratio to A)", func(c cell) float64 { return c.rps },
-		func(mix string, c cell) string { return fmt.Sprintf("%.2f", ratio(c.rps, cells[mix]["A"].rps)) })
+		func(_ string, c cell) string { return fmt.Sprintf("%.2f", c.vsA) })
 	panel(left+panelW+40, "median p99 latency (ms)", func(c cell) float64 { return c.p99 / 1000 },
 		func(_ string, c cell) string { return fmt.Sprintf("%.1f", c.p99/1000) })
 
