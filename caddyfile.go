@@ -88,11 +88,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.ExposeServerErrors = true
 		case "map", "map_regexp":
 			var mc MappingConfig
+			exact := d.Val() == "map"
 			args := d.RemainingArgs()
 			if len(args) < 2 || len(args) > 5 {
 				return d.ArgErr()
 			}
-			if d.Val() == "map" {
+			if exact {
 				mc.Match = args[0]
 			} else {
 				mc.Regexp = args[0]

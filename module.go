@@ -183,7 +183,10 @@ func (h *Handler) Validate() error {
 	if h.MaxBody < 0 {
 		return fmt.Errorf("max_body: must be positive, got %d", h.MaxBody)
 	}
-	if u, err := url.Parse(h.TypeBase); err != nil || !validURIReference(h.TypeBase) || u.Scheme == "" {
+	// Placeholders are checked per request; here they stand for a
+	// plain word.
+	base := placeholders.ReplaceAllString(h.TypeBase, "x")
+	if u, err := url.Parse(base); err != nil || !validURIReference(base) || u.Scheme == "" {
 		return fmt.Errorf("type_base: %q is not an absolute URI", h.TypeBase)
 	}
 	if quotable(h.Realm) != h.Realm {
@@ -201,12 +204,15 @@ func (h *Handler) Validate() error {
 		if !validCode(m.Error) {
 			return fmt.Errorf("mappings[%d]: error code %q is not within RFC 6749's characters", i, m.Error)
 		}
-		if m.Type != "" && !validURIReference(m.Type) {
+		if m.Type != "" && !validURIReference(placeholders.ReplaceAllString(m.Type, "x")) {
 			return fmt.Errorf("mappings[%d]: type %q is not a URI reference", i, m.Type)
 		}
 	}
 	return nil
 }
+
+// placeholders finds Caddy placeholders such as {http.request.host}.
+var placeholders = regexp.MustCompile(`\{[^{}]*\}`)
 
 // ServeHTTP passes the request on and rewrites an error response, or
 // an error returned without a response, into a problem.
