@@ -380,3 +380,49 @@ func TestOAuth2Client(t *testing.T) {
 		}
 	}
 }
+
+// Headers that described the upstream's body or challenge go; a
+// WWW-Authenticate the upstream put on a token error is replaced by
+// the one RFC 6749 asks for, or removed on a 400.
+func TestGatewayReplacesBodyHeaders(t *testing.T) {
+	tester := caddytest.NewTester(t)
+	tester.InitServer(`
+{
+	admin localhost:2999
+	http_port 9080
+	grace_period 1ns
+}
+http://127.0.0.1:9095 {
+	bind 127.0.0.1
+	token_errors
+	header {
+		WWW-Authenticate "Bearer realm=\"api\""
+		ETag "\"v1\""
+		Last-Modified "Thu, 27 Mar 2025 19:22:06 GMT"
+		Accept-Ranges bytes
+		Retry-After 30
+	}
+	respond "Invalid client_secret" 401
+}
+`, "caddyfile")
+	for _, basic := range []bool{false, true} {
+		var header []string
+		want := ""
+		if basic {
+			header = []string{"Authorization", "Basic " + basicAuth("demo-client", "x")}
+			want = `Basic realm="token"`
+		}
+		res, body := post(t, tester.Client, "http://127.0.0.1:9095"+tokenPath, nil, header...)
+		tokenerrors.CheckProblem(t, res.StatusCode, body)
+		h := res.Header
+		if got := strings.Join(h.Values("WWW-Authenticate"), ", "); got != want {
+			t.Errorf("basic=%v: WWW-Authenticate %q, want %q", basic, got, want)
+		}
+		if h.Get("ETag") != "" || h.Get("Last-Modified") != "" || h.Get("Accept-Ranges") != "" {
+			t.Errorf("basic=%v: body headers left: %v", basic, h)
+		}
+		if h.Get("Retry-After") != "30" {
+			t.Errorf("basic=%v: Retry-After lost: %v", basic, h)
+		}
+	}
+}

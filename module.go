@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -167,6 +168,7 @@ func (h *Handler) provision() error {
 		}
 		h.policy.Mappings = append(h.policy.Mappings, m)
 	}
+	h.policy.Prepare()
 	h.codeLabels = make(map[string]struct{})
 	for _, code := range standardCodes {
 		h.codeLabels[code] = struct{}{}
@@ -211,17 +213,24 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
+// writerPool saves the success path its one allocation. A writer is
+// reset before use and goes back once ServeHTTP has returned, when no
+// handler may use it any more.
+var writerPool = sync.Pool{New: func() any { return new(captureWriter) }}
+
 // placeholders finds Caddy placeholders such as {http.request.host}.
 var placeholders = regexp.MustCompile(`\{[^{}]*\}`)
 
 // ServeHTTP passes the request on and rewrites an error response, or
 // an error returned without a response, into a problem.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	cw := &captureWriter{
+	cw := writerPool.Get().(*captureWriter)
+	*cw = captureWriter{
 		ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
 		limit:                 h.MaxBody,
 		tokens:                h.CompleteTokenResponse,
 	}
+	defer writerPool.Put(cw) // after the recovery below, which may still read it
 	defer func() {
 		// reverse_proxy panics with http.ErrAbortHandler when the
 		// upstream fails mid-body. While a body is held, nothing has
@@ -293,23 +302,38 @@ func (h *Handler) completeToken(w http.ResponseWriter, cw *captureWriter) error 
 	if changed {
 		hdr := w.Header()
 		for _, k := range bodyHeaders {
-			hdr.Del(k)
+			delete(hdr, k)
 		}
-		hdr.Set("Content-Length", strconv.Itoa(len(body)))
+		hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
 		// RFC 6749 section 5.1: token responses are not to be cached.
-		hdr.Set("Cache-Control", "no-store")
-		hdr.Set("Pragma", "no-cache")
+		hdr["Cache-Control"] = noStore
+		hdr["Pragma"] = noCache
 		cw.buf = body
 	}
 	return cw.release()
 }
 
-// Headers that describe the upstream's body, not ours.
-var bodyHeaders = []string{
+// Header values shared by every answer. Header maps hold slices; an
+// append to one of these makes a new one, so sharing is safe.
+var (
+	noStore      = []string{"no-store"}
+	noCache      = []string{"no-cache"}
+	problemTypes = []string{mediaProblem}
+	jsonTypes    = []string{mediaJSON}
+)
+
+// Headers that describe the upstream's body, not ours; in canonical
+// form.
+var bodyHeaders = func(names ...string) []string {
+	for i, n := range names {
+		names[i] = http.CanonicalHeaderKey(n)
+	}
+	return names
+}(
 	"Content-Encoding", "Content-Length", "Content-Range", "Accept-Ranges",
 	"ETag", "Last-Modified", "Content-MD5", "Digest", "Content-Digest", "Repr-Digest",
 	"Trailer", "WWW-Authenticate",
-}
+)
 
 // answer normalises u and writes the problem. upstreamStatus is the
 // status the upstream wrote, 0 if none, for the log.
@@ -331,12 +355,12 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, u Upstream, ups
 
 	hdr := w.Header()
 	for _, k := range bodyHeaders {
-		hdr.Del(k)
+		delete(hdr, k)
 	}
-	hdr.Set("Content-Type", h.contentType(r))
-	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("Pragma", "no-cache")
+	hdr["Content-Type"] = h.contentType(r)
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	hdr["Cache-Control"] = noStore
+	hdr["Pragma"] = noCache
 	if h.MediaType == "negotiate" && !varies(hdr, "Accept") {
 		hdr.Add("Vary", "Accept")
 	}
@@ -377,14 +401,15 @@ func quotable(s string) string {
 	}, s)
 }
 
-func (h *Handler) contentType(r *http.Request) string {
-	switch h.MediaType {
-	case "json":
-		return mediaJSON
-	case "problem":
-		return mediaProblem
+func (h *Handler) contentType(r *http.Request) []string {
+	mt := h.MediaType
+	if mt == "negotiate" {
+		mt = negotiate(strings.Join(r.Header.Values("Accept"), ","))
 	}
-	return negotiate(strings.Join(r.Header.Values("Accept"), ","))
+	if mt == "json" || mt == mediaJSON {
+		return jsonTypes
+	}
+	return problemTypes
 }
 
 func hasBasicAuth(r *http.Request) bool {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
-	"mime"
 	"net/http"
 	"regexp"
 	"slices"
@@ -101,8 +100,8 @@ var defaultMappings = []Mapping{
 	{Match: "Invalid Code", Error: "invalid_grant"},
 }
 
-// Policy holds the operator's choices. Its zero value is not ready;
-// use NewPolicy.
+// Policy holds the operator's choices. Normalize only reads it, so one
+// Policy serves concurrent requests.
 type Policy struct {
 	// TypeBase is prefixed to the error code to make the `type` URI.
 	TypeBase string
@@ -113,6 +112,31 @@ type Policy struct {
 	// ExposeServerErrors lets the upstream's text of a 5xx reach the
 	// client in `detail`.
 	ExposeServerErrors bool
+
+	typeURIs map[string]string // see Prepare
+}
+
+// Prepare makes, once, what Normalize would otherwise make for every
+// answer: the `type` URIs of the standard codes, when TypeBase has no
+// placeholders. It is optional, and not safe to call while Normalize
+// runs.
+func (p *Policy) Prepare() {
+	p.typeURIs = nil
+	if strings.Contains(p.TypeBase, "{") {
+		return
+	}
+	p.typeURIs = make(map[string]string, len(titles))
+	for code := range titles {
+		p.typeURIs[code] = p.TypeBase + code
+	}
+}
+
+// typeURI is the `type` of code.
+func (p *Policy) typeURI(code string, c Client) string {
+	if t, ok := p.typeURIs[code]; ok {
+		return t
+	}
+	return c.expand(p.TypeBase) + code
 }
 
 // Problem is one answer: RFC 9457 problem details carrying the RFC
@@ -198,7 +222,7 @@ func (p *Policy) Normalize(u Upstream, c Client) Problem {
 	if keepUpstream && validURIReference(in.typ) && in.title != "" {
 		pr.Type, pr.Title = in.typ, in.title
 	} else {
-		pr.Type, pr.Title = c.expand(p.TypeBase)+code, titleFor(code)
+		pr.Type, pr.Title = p.typeURI(code, c), titleFor(code)
 	}
 	if m != nil {
 		if t := c.expand(m.Title); t != "" {
@@ -326,8 +350,10 @@ func classify(u Upstream) reading {
 	if len(body) == 0 || isStatusFallback(body) {
 		return reading{shape: ShapeEmpty}
 	}
-	mediaType, _, _ := mime.ParseMediaType(u.ContentType)
-	if mediaType == "text/html" || looksLikeHTML(body) {
+	// Only the type and subtype matter, so no need for a full parse.
+	mediaType, _, _ := strings.Cut(u.ContentType, ";")
+	mediaType = strings.TrimSpace(mediaType)
+	if strings.EqualFold(mediaType, "text/html") || looksLikeHTML(body) {
 		return reading{shape: ShapeHTML}
 	}
 
@@ -353,12 +379,16 @@ func classify(u Upstream) reading {
 
 func readObject(obj map[string]json.RawMessage, mediaType string, status int) reading {
 	in := reading{shape: ShapeJSON}
+	// str reads a string member; decoded once each, since a problem
+	// asks for some members several times.
+	strs := make(map[string]string, 8)
 	str := func(name string) string {
-		var s string
-		if raw, ok := obj[name]; ok && json.Unmarshal(raw, &s) == nil {
+		if s, ok := strs[name]; ok {
 			return s
 		}
-		return ""
+		s := jsonString(obj[name])
+		strs[name] = s
+		return s
 	}
 	_, hasStatusCode := obj["status_code"]
 	_, hasReason := obj["reason"]
@@ -367,7 +397,7 @@ func readObject(obj map[string]json.RawMessage, mediaType string, status int) re
 		in.shape = ShapeOAuth
 	case hasStatusCode || hasReason:
 		in.shape = ShapeReason
-	case mediaType == "application/problem+json", str("type") != "", str("title") != "":
+	case strings.EqualFold(mediaType, mediaProblem), str("type") != "", str("title") != "":
 		in.shape = ShapeProblem
 	}
 
@@ -415,6 +445,22 @@ func readObject(obj map[string]json.RawMessage, mediaType string, status int) re
 	return in
 }
 
+// jsonString decodes raw if it is a JSON string, and gives "" for
+// anything else. Most strings have no escapes and need no decoder.
+func jsonString(raw json.RawMessage) string {
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner)
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
 // isStatusFallback recognises the text ASP.NET Core's status code pages
 // write for a bodyless error: "Status Code: 404; Not Found".
 func isStatusFallback(b []byte) bool {
@@ -426,13 +472,18 @@ func isStatusFallback(b []byte) bool {
 	return err == nil && bytes.IndexAny(rest, "\r\n") < 0
 }
 
+var htmlStarts = [][]byte{[]byte("<!doctype html"), []byte("<html"), []byte("<head"), []byte("<body")}
+
 func looksLikeHTML(b []byte) bool {
-	if len(b) > 14 {
-		b = b[:14]
+	if len(b) == 0 || b[0] != '<' {
+		return false
 	}
-	s := strings.ToLower(string(b))
-	return strings.HasPrefix(s, "<!doctype html") || strings.HasPrefix(s, "<html") ||
-		strings.HasPrefix(s, "<head") || strings.HasPrefix(s, "<body")
+	for _, p := range htmlStarts {
+		if len(b) >= len(p) && bytes.EqualFold(b[:len(p)], p) {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanText makes upstream text fit for `detail`: valid UTF-8, without
@@ -624,6 +675,14 @@ func appendValue(b []byte, v json.RawMessage) []byte {
 	return buf.Bytes()
 }
 
+// plainASCII marks the bytes appendString copies as they are.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string. Like encoding/json it
 // escapes control characters, '<', '>', '&' and U+2028/U+2029, and
 // replaces invalid UTF-8 with U+FFFD.
@@ -633,7 +692,7 @@ func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
