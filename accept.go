@@ -73,7 +73,7 @@ func qValue(params string) int {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil || f < 0 || f > 1 {
+		if err != nil || !(f >= 0 && f <= 1) { // NaN too
 			return 1000
 		}
 		return int(f*1000 + 0.5)

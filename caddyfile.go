@@ -50,7 +50,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return d.Errf("max_body: %q is not a size: %v", d.Val(), err)
 			}
-			if n == 0 || n > 1<<30 {
+			if n == 0 || n > maxMaxBody {
 				return d.Errf("max_body: %q must be more than 0 and at most 1GiB", d.Val())
 			}
 			h.MaxBody = int(n)

@@ -42,12 +42,6 @@ func registerMetrics(reg *prometheus.Registry) error {
 	return nil
 }
 
-// standardCodes are the error codes of RFC 6749 section 5.2.
-var standardCodes = []string{
-	"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
-	"unsupported_grant_type", "invalid_scope", "server_error", "temporarily_unavailable",
-}
-
 // codeLabel bounds the error label: a code the upstream made up is
 // counted as "other", so an upstream cannot grow the metric's series.
 func (h *Handler) codeLabel(code string) string {

@@ -118,6 +118,7 @@ type MappingConfig struct {
 
 const (
 	defaultMaxBody  = 64 << 10
+	maxMaxBody      = 1 << 30
 	defaultTypeBase = "https://github.com/airisk-gateway/tokenerrors/blob/main/ERRORS.md#"
 	defaultRealm    = "token"
 )
@@ -170,7 +171,7 @@ func (h *Handler) provision() error {
 	}
 	h.policy.Prepare()
 	h.codeLabels = make(map[string]struct{})
-	for _, code := range standardCodes {
+	for code := range titles { // the codes of RFC 6749 section 5.2
 		h.codeLabels[code] = struct{}{}
 	}
 	for _, m := range h.Mappings {
@@ -182,8 +183,8 @@ func (h *Handler) provision() error {
 // Validate rejects a configuration that could only give malformed
 // answers, naming the setting and the value.
 func (h *Handler) Validate() error {
-	if h.MaxBody < 0 {
-		return fmt.Errorf("max_body: must be positive, got %d", h.MaxBody)
+	if h.MaxBody < 0 || h.MaxBody > maxMaxBody {
+		return fmt.Errorf("max_body: must be more than 0 and at most 1GiB, got %d", h.MaxBody)
 	}
 	// Placeholders are checked per request; here they stand for a
 	// plain word.
@@ -203,8 +204,8 @@ func (h *Handler) Validate() error {
 		if (m.Match == "") == (m.Regexp == "") {
 			return fmt.Errorf("mappings[%d]: exactly one of match and regexp must be set", i)
 		}
-		if !validCode(m.Error) {
-			return fmt.Errorf("mappings[%d]: error code %q is not within RFC 6749's characters", i, m.Error)
+		if !validCode(m.Error) || strings.Contains(m.Error, "{") {
+			return fmt.Errorf("mappings[%d]: error code %q is not a code: printable ASCII without spaces, quotes, backslashes or placeholders", i, m.Error)
 		}
 		if m.Type != "" && !validURIReference(placeholders.ReplaceAllString(m.Type, "x")) {
 			return fmt.Errorf("mappings[%d]: type %q is not a URI reference", i, m.Type)

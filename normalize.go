@@ -183,10 +183,13 @@ func (p *Policy) Normalize(u Upstream, c Client) Problem {
 			break
 		}
 	}
+	// On a 5xx the upstream's own words stay hidden unless exposed: its
+	// code only if it is one of RFC 6749's, its type and title never.
+	hide := u.Status >= 500 && !p.ExposeServerErrors
 	keepUpstream := false
-	if code == "" && validCode(in.error) {
+	if code == "" && validCode(in.error) && (!hide || titles[in.error] != "") {
 		code = in.error
-		keepUpstream = true
+		keepUpstream = !hide
 	}
 	if code == "" {
 		for i := range defaultMappings {
@@ -241,6 +244,13 @@ func (p *Policy) Normalize(u Upstream, c Client) Problem {
 	}
 
 	desc := pr.Detail
+	switch {
+	case desc != "":
+	case m == nil && code == codeForStatus(u.Status) && u.Status != 400 && u.Status != 401 && u.Status < 500:
+		// A bare 404 or 405 is better told by its reason phrase than
+		// as a malformed request.
+		desc = http.StatusText(u.Status)
+	}
 	if desc == "" {
 		desc = descriptionFor(code)
 	}
@@ -353,7 +363,7 @@ func classify(u Upstream) reading {
 	// Only the type and subtype matter, so no need for a full parse.
 	mediaType, _, _ := strings.Cut(u.ContentType, ";")
 	mediaType = strings.TrimSpace(mediaType)
-	if strings.EqualFold(mediaType, "text/html") || looksLikeHTML(body) {
+	if isMarkupType(mediaType) || isMarkup(body) {
 		return reading{shape: ShapeHTML}
 	}
 
@@ -472,26 +482,27 @@ func isStatusFallback(b []byte) bool {
 	return err == nil && bytes.IndexAny(rest, "\r\n") < 0
 }
 
-var htmlStarts = [][]byte{[]byte("<!doctype html"), []byte("<html"), []byte("<head"), []byte("<body")}
+// isMarkup reports whether b looks like HTML or XML: it starts with a
+// tag. Error pages come in many forms (a comment, an XML prolog, a bare
+// <title>), and none of them is text a client should be shown.
+func isMarkup[T string | []byte](b T) bool {
+	return len(b) > 0 && b[0] == '<' && strings.IndexByte(string(b), '>') > 0
+}
 
-func looksLikeHTML(b []byte) bool {
-	if len(b) == 0 || b[0] != '<' {
-		return false
-	}
-	for _, p := range htmlStarts {
-		if len(b) >= len(p) && bytes.EqualFold(b[:len(p)], p) {
-			return true
-		}
-	}
-	return false
+func isMarkupType(mediaType string) bool {
+	mediaType = strings.ToLower(mediaType)
+	return strings.Contains(mediaType, "html") || strings.Contains(mediaType, "xml")
 }
 
 // cleanText makes upstream text fit for `detail`: valid UTF-8, without
-// NULs or the surrounding white space.
+// NULs or the surrounding white space, and never markup.
 func cleanText(s string) string {
 	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	if isMarkup(s) {
+		return ""
 	}
 	return s
 }
@@ -559,12 +570,11 @@ func validCode(s string) bool {
 }
 
 // validURI reports whether s fits RFC 6749's error_uri characters
-// (%x21 / %x23-5B / %x5D-7E) and names a scheme.
+// (%x21 / %x23-5B / %x5D-7E) and is a web page a client may open.
 func validURI(s string) bool {
-	if !strings.Contains(s, ":") {
-		return false
-	}
-	return validURIReference(s)
+	scheme, _, _ := strings.Cut(s, ":")
+	return (strings.EqualFold(scheme, "https") || strings.EqualFold(scheme, "http")) &&
+		validURIReference(s)
 }
 
 // validURIReference is a conservative check for an RFC 3986 URI
@@ -598,7 +608,9 @@ func validTraceID(s string) bool {
 			return false
 		}
 	}
-	return s[3:35] != "00000000000000000000000000000000"
+	// Version ff and all-zero ids are invalid (W3C Trace Context).
+	return s[:2] != "ff" && s[3:35] != "00000000000000000000000000000000" &&
+		s[36:52] != "0000000000000000"
 }
 
 const hexDigits = "0123456789abcdef"

@@ -112,6 +112,12 @@ func TestNormalizeShapes(t *testing.T) {
 		{"gateway 502", Upstream{Status: 502, Gateway: true}, ShapeGateway, 502, "server_error", "", ""},
 		{"instance not a URI dropped", Upstream{Status: 400, Body: []byte(`{"title":"x","instance":5}`)}, ShapeProblem, 400, "invalid_request", "x", ""},
 		{"invalid UTF-8 and NUL", Upstream{Status: 400, Body: []byte("bad \xff code\x00")}, ShapeText, 400, "invalid_request", "bad \uFFFD code", ""},
+		{"HTML after a comment", Upstream{Status: 400, ContentType: "application/octet-stream", Body: []byte("<!-- IIS --><html><body>x</body></html>")}, ShapeHTML, 400, "invalid_request", "", ""},
+		{"XML prolog", Upstream{Status: 400, ContentType: "application/xhtml+xml", Body: []byte(`<?xml version="1.0"?><!DOCTYPE html><html></html>`)}, ShapeHTML, 400, "invalid_request", "", ""},
+		{"bare title tag", Upstream{Status: 400, Body: []byte("<title>Error</title><h1>Server Error in /</h1>")}, ShapeHTML, 400, "invalid_request", "", ""},
+		{"HTML inside a JSON member", Upstream{Status: 400, Body: []byte(`{"detail":"<html><body>x</body></html>"}`)}, ShapeJSON, 400, "invalid_request", "", ""},
+		{"5xx code of the upstream's own hidden", Upstream{Status: 500, Body: []byte(`{"error":"db_down_at_10.0.0.5"}`)}, ShapeOAuth, 500, "server_error", "", ""},
+		{"5xx type and title hidden", Upstream{Status: 500, ContentType: "application/json", Body: []byte(`{"error":"server_error","type":"https://x/y","title":"NullReferenceException at Foo.Bar() line 42","detail":"stack"}`)}, ShapeOAuth, 500, "server_error", "", ""},
 		{"sentence in error is text", Upstream{Status: 400, Body: []byte(`{"error":"Invalid Code"}`)}, ShapeOAuth, 400, "invalid_grant", "Invalid Code", ""},
 	}
 	for _, tt := range tests {
@@ -131,7 +137,8 @@ func TestNormalizeShapes(t *testing.T) {
 			if tt.extra != "" && m[tt.extra] == nil {
 				t.Errorf("member %s not kept: %s", tt.extra, body)
 			}
-			if bytes.Contains(body, []byte("<")) || bytes.Contains(body, []byte("Foo.Bar")) || bytes.Contains(body, []byte("stackTrace")) {
+			if bytes.Contains(body, []byte("<")) || bytes.Contains(body, []byte("Foo.Bar")) ||
+				bytes.Contains(body, []byte("stackTrace")) || bytes.Contains(body, []byte("10.0.0.5")) {
 				t.Errorf("upstream HTML or server text leaked: %s", body)
 			}
 		})
@@ -230,6 +237,50 @@ func TestNormalizeIdempotent(t *testing.T) {
 			if twice := second.AppendJSON(nil); !bytes.Equal(once, twice) || second.Status != first.Status {
 				t.Errorf("second pass changed the answer:\n%s\n%s", once, twice)
 			}
+		}
+	}
+}
+
+// A bare 404 or 405 says what it is, not "malformed request".
+func TestNormalizeBareStatusDescription(t *testing.T) {
+	for status, want := range map[int]string{
+		404: "Not Found",
+		405: "Method Not Allowed",
+		400: descriptions["invalid_request"],
+		401: descriptions["invalid_client"],
+		503: descriptions["temporarily_unavailable"],
+	} {
+		if got := testPolicy().Normalize(Upstream{Status: status}, Client{}).ErrorDescription; got != want {
+			t.Errorf("%d: error_description %q, want %q", status, got, want)
+		}
+	}
+}
+
+// Only a web page may be an error_uri; a script URI is dropped.
+func TestNormalizeErrorURI(t *testing.T) {
+	for uri, keep := range map[string]bool{
+		"https://as.example/errors/1": true,
+		"javascript:alert(1)":         false,
+		"/relative":                   false,
+	} {
+		body := []byte(`{"error":"invalid_scope","error_uri":"` + uri + `"}`)
+		if got := testPolicy().Normalize(Upstream{Status: 400, Body: body}, Client{}).ErrorURI; (got == uri) != keep {
+			t.Errorf("error_uri %q: got %q", uri, got)
+		}
+	}
+}
+
+// W3C Trace Context forbids version ff and all-zero ids.
+func TestTraceParentValidity(t *testing.T) {
+	for id, valid := range map[string]bool{
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": true,
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": false,
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01": false,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01": false,
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01": false,
+	} {
+		if validTraceID(id) != valid {
+			t.Errorf("validTraceID(%q) = %v", id, !valid)
 		}
 	}
 }

@@ -56,7 +56,7 @@ func TestConfigRejected(t *testing.T) {
 		"max_body lots":                 `max_body: \"lots\" is not a size`,
 		"media_type xml":                `media_type: \"xml\" is not one of`,
 		`map_regexp "(" invalid_grant`:  `mappings[0]: regexp \"(\"`,
-		`map "Invalid Code" "bad code"`: `mappings[0]: error code \"bad code\"`,
+		`map "Invalid Code" "bad code"`: `mappings[0]: error code \"bad code\" is not a code`,
 		`map "Invalid Code" invalid_grant "t" "not a uri"`: `mappings[0]: type \"not a uri\"`,
 		`type_base "no-scheme"`:                            `type_base: \"no-scheme\" is not an absolute URI`,
 		`realm "a\"b"`:                                     `realm: \"a\\\"b\" may not contain quotes`,
@@ -65,7 +65,7 @@ func TestConfigRejected(t *testing.T) {
 		caddytest.AssertLoadError(t, site(block), "caddyfile", want)
 	}
 	caddytest.AssertLoadError(t, `{"admin":{"listen":"localhost:2999"},"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:9090"],
-		"routes":[{"handle":[{"handler":"token_errors","max_body":-1}]}]}}}}}`, "json", "max_body: must be positive, got -1")
+		"routes":[{"handle":[{"handler":"token_errors","max_body":-1}]}]}}}}}`, "json", "max_body: must be more than 0 and at most 1GiB, got -1")
 }
 
 // metricValue reads one series from the admin endpoint's /metrics.

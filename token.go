@@ -13,27 +13,25 @@ import (
 // `expires_in`, computed from AIRisk's absolute `expiration`. Every
 // member the upstream sent stays as it was, bytes and order. It
 // reports false, and body is to be sent unchanged, when body is not a
-// JSON object with an `access_token` or lacks nothing.
+// JSON object with a string `access_token` or lacks nothing.
+//
+// Member names are matched exactly, as RFC 6749 spells them: a
+// `Token_Type` is not a `token_type`.
 func completeToken(body []byte, now time.Time) ([]byte, bool) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) < 2 || trimmed[0] != '{' {
 		return body, false
 	}
-	var t struct {
-		AccessToken json.RawMessage `json:"access_token"`
-		TokenType   json.RawMessage `json:"token_type"`
-		ExpiresIn   json.RawMessage `json:"expires_in"`
-		Expiration  string          `json:"expiration"`
-	}
-	if json.Unmarshal(trimmed, &t) != nil || t.AccessToken == nil {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(trimmed, &obj) != nil || jsonString(obj["access_token"]) == "" {
 		return body, false
 	}
 	var add []byte
-	if t.TokenType == nil {
+	if _, ok := obj["token_type"]; !ok {
 		add = append(add, `"token_type":"Bearer"`...)
 	}
-	if t.ExpiresIn == nil {
-		if exp, err := time.Parse(time.RFC3339, t.Expiration); err == nil {
+	if _, ok := obj["expires_in"]; !ok {
+		if exp, ok := parseExpiration(jsonString(obj["expiration"])); ok {
 			if len(add) > 0 {
 				add = append(add, ',')
 			}
@@ -46,15 +44,24 @@ func completeToken(body []byte, now time.Time) ([]byte, bool) {
 		return body, false
 	}
 
-	// Insert before the closing brace, with a comma unless the object
-	// is empty of members.
-	inner := bytes.TrimSpace(trimmed[1 : len(trimmed)-1])
+	// Insert before the closing brace; the object has at least
+	// access_token, so a comma goes first.
 	out := make([]byte, 0, len(trimmed)+len(add)+1)
-	out = append(out, trimmed[:len(trimmed)-1]...)
-	out = bytes.TrimRight(out, " \t\r\n")
-	if len(inner) > 0 {
-		out = append(out, ',')
-	}
+	out = bytes.TrimRight(append(out, trimmed[:len(trimmed)-1]...), " \t\r\n")
+	out = append(out, ',')
 	out = append(out, add...)
 	return append(out, '}'), true
+}
+
+// parseExpiration reads an absolute expiry: RFC 3339, or the form
+// ASP.NET Core writes for a DateTime of unspecified kind (no zone,
+// up to seven fractional digits), taken as UTC.
+func parseExpiration(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05.9999999", s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
 }
