@@ -13,9 +13,10 @@ const (
 )
 
 // negotiate picks the answer's media type from an Accept header:
-// application/json when the client prefers it, by a higher q or by
-// naming it and not application/problem+json; application/problem+json
-// otherwise, including for no Accept, "*/*", or types we cannot serve.
+// application/json when the client prefers it, by a higher q, or at
+// the same q by naming it while application/problem+json is only
+// covered by a wildcard (RFC 9110 section 12.5.1: the most specific
+// range gives each type its q); application/problem+json otherwise, including for no Accept, "*/*", or types we cannot serve.
 // It never refuses: a token error is better than a 406.
 func negotiate(accept string) string {
 	if accept == "" {
@@ -56,7 +57,7 @@ func negotiate(accept string) string {
 		}
 	}
 	if json.specificity >= 0 && json.q > 0 &&
-		(json.q > problem.q || json.named && !problem.named) {
+		(json.q > problem.q || json.q == problem.q && json.named && !problem.named) {
 		return mediaJSON
 	}
 	return mediaProblem

@@ -8,7 +8,8 @@ func TestNegotiateMediaType(t *testing.T) {
 		"*/*":                         mediaProblem,
 		"application/json":            mediaJSON,
 		"Application/JSON":            mediaJSON,
-		"application/json;q=0.5, */*": mediaJSON, // named, and problem+json is not
+		"application/json, */*":       mediaJSON, // same q, named, and problem+json is not
+		"application/json;q=0.5, */*": mediaProblem,
 		"application/problem+json, application/json":           mediaProblem,
 		"application/json;q=1, application/problem+json;q=0.9": mediaJSON,
 		"application/json;q=0":                                 mediaProblem,

@@ -251,10 +251,10 @@ func (p *Policy) Normalize(u Upstream, c Client) Problem {
 		// as a malformed request.
 		desc = http.StatusText(u.Status)
 	}
-	if desc == "" {
-		desc = descriptionFor(code)
+	if pr.ErrorDescription = oauthText(desc, maxDescription); pr.ErrorDescription == "" {
+		// Text of control characters alone leaves nothing to describe.
+		pr.ErrorDescription = oauthText(descriptionFor(code), maxDescription)
 	}
-	pr.ErrorDescription = oauthText(desc, maxDescription)
 	return pr
 }
 

@@ -91,9 +91,11 @@ func (cw *captureWriter) Write(p []byte) (int, error) {
 	if cw.over {
 		return len(p), nil
 	}
-	if len(p) <= cw.limit-len(cw.buf) {
-		if cw.buf == nil {
-			cw.buf = make([]byte, 0, min(cw.limit, max(len(p), 512)))
+	if n := len(cw.buf) + len(p); n <= cw.limit {
+		if n > cap(cw.buf) {
+			// Grow as append would, but never past the limit.
+			grown := make([]byte, 0, min(cw.limit, max(n, 2*cap(cw.buf), 512)))
+			cw.buf = append(grown, cw.buf...)
 		}
 		cw.buf = append(cw.buf, p...)
 		return len(p), nil
