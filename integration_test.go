@@ -236,17 +236,7 @@ func basicAuth(id, secret string) string {
 // issueCode asks the stand-in's authorization endpoint for a new code.
 func issueCode(t *testing.T) string {
 	t.Helper()
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := c.Get(standin + "/api/oauth2?client_id=demo-client&redirect_uri=" + url.QueryEscape("https://localhost/callback"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	loc, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("authorize: %d %q", res.StatusCode, res.Header.Get("Location"))
-	}
-	return loc.Query().Get("code")
+	return issueCodeAt(t, standin)
 }
 
 // A success passes through, completed with token_type and expires_in,
