@@ -219,6 +219,26 @@ func (h *Handler) Validate() error {
 // handler may use it any more.
 var writerPool = sync.Pool{New: func() any { return new(captureWriter) }}
 
+// bufPool holds byte slices for held error bodies and for answers, so
+// the error path does not make garbage of both on every request.
+var bufPool sync.Pool
+
+func getBuffer() []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 1024)
+}
+
+// putBuffer returns b to the pool, unless it is too large to keep.
+func putBuffer(b []byte) {
+	if cap(b) == 0 || cap(b) > 64<<10 {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
+}
+
 // placeholders finds Caddy placeholders such as {http.request.host}.
 var placeholders = regexp.MustCompile(`\{[^{}]*\}`)
 
@@ -249,7 +269,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	err = next.ServeHTTP(cw, r)
 	switch {
 	case cw.mode == holdError && err == nil:
-		return h.answer(w, r, h.captured(cw), cw.status)
+		err = h.answer(w, r, h.captured(cw), cw.status)
+		putBuffer(cw.buf) // the answer copied what it kept
+		return err
 	case cw.mode == holdToken && err == nil:
 		return h.completeToken(w, cw)
 	case cw.mode != streaming:
@@ -351,7 +373,8 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, u Upstream, ups
 		TraceParent: r.Header.Get("Traceparent"),
 		Expand:      expand,
 	})
-	body := pr.AppendJSON(make([]byte, 0, 512))
+	body := pr.AppendJSON(getBuffer())
+	defer putBuffer(body) // net/http copies what is written
 	rewrittenTotal.WithLabelValues(statusLabels[pr.Status], h.codeLabel(pr.Error), pr.Shape.String()).Inc()
 
 	hdr := w.Header()

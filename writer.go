@@ -92,9 +92,12 @@ func (cw *captureWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if n := len(cw.buf) + len(p); n <= cw.limit {
+		if cw.buf == nil {
+			cw.buf = getBuffer()
+		}
 		if n > cap(cw.buf) {
 			// Grow as append would, but never past the limit.
-			grown := make([]byte, 0, min(cw.limit, max(n, 2*cap(cw.buf), 512)))
+			grown := make([]byte, 0, min(cw.limit, max(n, 2*cap(cw.buf))))
 			cw.buf = append(grown, cw.buf...)
 		}
 		cw.buf = append(cw.buf, p...)
