@@ -1,15 +1,12 @@
 package tokenerrors_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -136,29 +133,12 @@ var documentedCases = []documentedCase{
 	{"5-invalid-client-secret.http", url.Values{"client_id": {"demo-client"}, "client_secret": {"wrong"}, "code": {"x"}}, "invalid_client", ""},
 }
 
-func readCapture(t *testing.T, name string) (*http.Response, []byte) {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("internal/standin/responses", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, body
-}
-
 // The stand-in answers each documented request as AIRisk documents it:
 // status, headers (all but Date) and body bytes.
 func TestStandInReproducesDocumentation(t *testing.T) {
 	tester := startGateway(t)
 	for _, tc := range documentedCases {
-		want, wantBody := readCapture(t, tc.file)
+		want, wantBody := tokenerrors.ReadCapture(t, tc.file)
 		res, body := post(t, tester.Client, standin+tokenPath, tc.form)
 		if res.StatusCode != want.StatusCode || !bytes.Equal(body, wantBody) {
 			t.Errorf("%s: got %d %q, want %d %q", tc.file, res.StatusCode, body, want.StatusCode, wantBody)

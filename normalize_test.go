@@ -1,12 +1,7 @@
 package tokenerrors
 
 import (
-	"bufio"
 	"bytes"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,18 +10,7 @@ import (
 // documented reads one of AIRisk's documented responses.
 func documented(t testing.TB, name string) Upstream {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("internal/standin/responses", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, body := ReadCapture(t, name)
 	return Upstream{Status: res.StatusCode, ContentType: res.Header.Get("Content-Type"), Body: body}
 }
 

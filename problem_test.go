@@ -1,9 +1,13 @@
 package tokenerrors
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -74,4 +78,23 @@ func CheckProblem(t testing.TB, status int, body []byte) map[string]any {
 		t.Errorf("traceId %q is not in traceparent form\n%s", m["traceId"], body)
 	}
 	return m
+}
+
+// ReadCapture reads one of AIRisk's documented responses, as captured
+// in internal/standin/responses: the response and its decoded body.
+func ReadCapture(t testing.TB, name string) (*http.Response, []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("internal/standin/responses", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body
 }
