@@ -479,7 +479,7 @@ func isStatusFallback(b []byte) bool {
 		return false
 	}
 	_, err := strconv.Atoi(string(rest[:3]))
-	return err == nil && bytes.IndexAny(rest, "\r\n") < 0
+	return err == nil && !bytes.ContainsAny(rest, "\r\n")
 }
 
 // isMarkup reports whether b looks like HTML or XML: it starts with a
